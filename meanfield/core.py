@@ -122,6 +122,11 @@ class CriticalPoint:
         The fixed point there; ``None`` when it is not finite or not unique (ReLU family).
     converged : bool
     message : str
+    stable : bool or None
+        Whether q* is a stable fixed point of the q-map there (χ_q < 1). For activations that
+        do not saturate (gelu, swish, softplus, ...) the q*-parametrisation can return an
+        unstable fixed point, which a network never reaches: the point solver then finds a
+        different q*. ``None`` where it does not apply.
     """
 
     act: str
@@ -130,6 +135,7 @@ class CriticalPoint:
     q_star: float | None
     converged: bool
     message: str
+    stable: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -271,7 +277,19 @@ def critical_point(act: "str | Activation", q_star: float) -> CriticalPoint:
     if b < 0:
         return CriticalPoint(a.name, w, None, q, True,
                              f"no critical point with q* = {q:g}: it would need sigma_b^2 = {b:.6g} < 0")
-    return CriticalPoint(a.name, w, b, q, True, "converged")
+    return _with_stability(CriticalPoint(a.name, w, b, q, True, "converged"), a)
+
+
+def _with_stability(cp: CriticalPoint, a: Activation) -> CriticalPoint:
+    from dataclasses import replace
+
+    if cp.q_star is None or cp.weight_var is None or cp.q_star == 0:
+        return cp
+    chiq = float(cp.weight_var * gaussian_expectations(a, cp.q_star)["dV"])
+    if chiq < 1.0:
+        return replace(cp, stable=True)
+    return replace(cp, stable=False, message=f"q* = {cp.q_star:.6g} is an unstable fixed point of the q-map here "
+                   f"(chi_q = {chiq:.6g} >= 1): a network does not reach it")
 
 
 def critical_weight_var(act: "str | Activation", bias_var: float) -> CriticalPoint:
@@ -324,7 +342,7 @@ def critical_weight_var(act: "str | Activation", bias_var: float) -> CriticalPoi
     if st == _f.NO_SOLUTION:
         return CriticalPoint(a.name, None, b, None, False,
                              f"no critical point at sigma_b^2 = {b:g} for q* in (0, 1e16]")
-    return CriticalPoint(a.name, float(out[0]), b, float(out[1]), st == _f.OK, _STATUS[st])
+    return _with_stability(CriticalPoint(a.name, float(out[0]), b, float(out[1]), st == _f.OK, _STATUS[st]), a)
 
 
 def gaussian_expectations(act: "str | Activation", q) -> dict[str, np.ndarray]:

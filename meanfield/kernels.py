@@ -37,7 +37,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from ._validation import InvalidArgumentError, check_real, check_variance
+from ._validation import InvalidArgumentError, check_int, check_real, check_variance
 from .profiles import variance_profile, parse_profile
 
 __all__ = ["haar_orthogonal", "delta_orthogonal", "block_orthogonal", "gaussian"]
@@ -257,8 +257,6 @@ def haar_orthogonal(n: int, rng: Any = None) -> np.ndarray:
     F. Mezzadri, "How to generate random matrices from the classical compact
     groups", Notices of the AMS 54 (2007) 592-604, arXiv:math-ph/0609050.
     """
-    from ._validation import check_int
-
     n = check_int("n", n, lo=1)
     return _haar_columns(n, n, _NumpySampler(_as_generator(rng)))
 

@@ -97,7 +97,9 @@ def qstar(spec, w, b, tol, maxit, out):
         for _ in range(QMIN_DESCENT):
             lo = hi * 0.25
             glo = _g(spec, w, b, lo, e)
-            if glo >= 0.0:
+            # with q = 0 an exact fixed point (g0 == 0), a root at tiny q must stand clear of
+            # the rounding level of g (~1e-16 q), or it is noise and q* = 0
+            if glo >= 0.0 and (g0 != 0.0 or glo > 1e-13 * lo):
                 found = True
                 break
             hi = lo

@@ -1,0 +1,5 @@
+"""``python -m meanfield`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -53,7 +53,7 @@ ACTIVATIONS: dict[str, _Entry] = {
     "selu": _Entry(_k.K_SELU, "scaled ELU (Klambauer et al. 2017)", kinks=(0.0,)),
     "gelu": _Entry(_k.K_GELU, "x*Phi(x), exact (erf) form"),
     "swish": _Entry(_k.K_SWISH, "x*sigmoid(x) (also: silu)"),
-    "sin": _Entry(_k.K_SIN, "sine", panel_cap=1.0),
+    "sin": _Entry(_k.K_SIN, "sine", panel_cap=4.0),
 }
 _ALIASES = {"silu": "swish", "hardtanh": "hard_tanh", "identity": "linear", "leakyrelu": "leaky_relu"}
 
@@ -634,7 +634,9 @@ def _from_tree(tree, label: str) -> Activation:
     dtree = _simplify(_d(tree))
     prog, consts = _compile(tree)
     dprog, dconsts = _compile(dtree)
-    cap = 1.0 if _contains(tree, ("sin", "cos", "tan")) else math.inf
+    # oscillating expressions: panels at most 4 pre-activation units wide (GL-12 resolves
+    # sin on half-widths <= 2 rad to ~1e-17); non-oscillating ones need no cap
+    cap = 4.0 if _contains(tree, ("sin", "cos", "tan")) else math.inf
     spec = _spec(_k.K_EXPR, 0.0, cap, (0.0,), prog, consts, dprog, dconsts)
     return Activation(label, _k.K_EXPR, 0.0, _to_str(tree), (0.0,), cap, False, False,
                       f"user expression {_to_str(tree)}", spec)

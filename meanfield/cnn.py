@@ -312,6 +312,8 @@ def resolve_variances(act: Any = "tanh", weight_var: Any = None, bias_var: Any =
         if not math.isfinite(wv) or wv <= 0:
             raise InvalidArgumentError("weight_var", f"no critical weight_var for bias_var = {bv:g}; give --weight-var")
         notes.append(f"weight_var = {wv:.6g} (on the critical line chi_1 = 1 for this bias_var)")
+        if getattr(crit, "stable", None) is False:
+            notes.append(f"warning: {crit.message}")
     else:
         wv = check_variance("weight_var", weight_var, positive=True)
     return wv, bv, ("; ".join(notes) if notes else None)
@@ -1038,17 +1040,20 @@ def _summaries_full(D: np.ndarray, n: int, dims: int, plus: np.ndarray) -> dict:
     N = D.shape[2]
     var = np.stack([D[a, a, :, 0] for a in range(P)])                      # (P, N): Σ^{aa}_{αα}
     with np.errstate(divide="ignore", invalid="ignore"):
-        R = D / np.sqrt(var[:, None, :, None] * var[None, :, plus])         # (P, P, N, N)
+        sd = np.sqrt(var)
+        R = D / (sd[:, None, :, None] * sd[None, :, plus])                # (P, P, N, N)
     out = {"q": var.mean(axis=1), "cov_profile": D.mean(axis=2), "spatial_corr": R.mean(axis=2)}
     out["c"] = float(R[0, 0, :, 1:].mean()) if P == 1 else float(R[0, 1, :, 0].mean())
     # Fourier modes of each diagonal along α (normalised DFT: mode 0 = mean along the diagonal)
     F = np.fft.fftn(D.reshape((P, P) + (n,) * dims + (N,)), axes=tuple(range(2, 2 + dims))) / N
-    A2 = (np.abs(F) ** 2).reshape(P, P, N, N)
-    out["var_mode_amplitude"] = np.sqrt(np.mean([A2[a, a, :, 0] for a in range(P)], axis=0))
+    A = np.abs(F).reshape(P, P, N, N)
+    scale = float(A.max()) or 1.0            # RMS without overflow for huge variances
+    A2 = (A / scale) ** 2
+    out["var_mode_amplitude"] = scale * np.sqrt(np.mean([A2[a, a, :, 0] for a in range(P)], axis=0))
     mask = np.ones((P, P, N), dtype=bool)
     for a in range(P):
         mask[a, a, 0] = False
-    out["corr_mode_amplitude"] = np.sqrt(np.einsum("abmd,abd->m", A2, mask) / mask.sum())
+    out["corr_mode_amplitude"] = scale * np.sqrt(np.einsum("abmd,abd->m", A2, mask) / mask.sum())
     return out
 
 
@@ -1058,16 +1063,17 @@ def _summaries_invariant(G: np.ndarray) -> dict:
     N = G.shape[2]
     q = np.array([G[a, a, 0] for a in range(P)])
     with np.errstate(divide="ignore", invalid="ignore"):
-        R = G / np.sqrt(q[:, None, None] * q[None, :, None])
+        R = G / (np.sqrt(q)[:, None, None] * np.sqrt(q)[None, :, None])
     out = {"q": q, "cov_profile": G.copy(), "spatial_corr": R}
     out["c"] = float(R[0, 0, 1:].mean()) if P == 1 else float(R[0, 1, 0])
+    scale = float(np.max(np.abs(G))) or 1.0   # RMS without overflow for huge variances
     vm = np.zeros(N)
-    vm[0] = math.sqrt(float(np.mean(q ** 2)))
+    vm[0] = scale * math.sqrt(float(np.mean((q / scale) ** 2)))
     mask = np.ones((P, P, N), dtype=bool)
     for a in range(P):
         mask[a, a, 0] = False
     cm = np.zeros(N)
-    cm[0] = math.sqrt(float(np.sum(G[mask] ** 2)) / mask.sum())
+    cm[0] = scale * math.sqrt(float(np.sum((G[mask] / scale) ** 2)) / mask.sum())
     out["var_mode_amplitude"] = vm
     out["corr_mode_amplitude"] = cm
     return out
@@ -1088,7 +1094,8 @@ def _memory_message(n: int, d: int, P: int, need: int, limit: int, depth: int | 
     what = "the full covariance recursion" + (f" storing {depth + 1} layers" if depth is not None else "")
     return (f"{n} on a {grid} grid gives ({P * n ** d})^2 covariance entries per layer: {what} needs "
             f"{need / 2 ** 20:.0f} MiB, over the {limit / 2 ** 20:.0f} MiB limit (memory is O(n^{2 * d})); "
-            f"reduce --spatial or --depth, keep summaries only, or use a translation-invariant input")
+            f"reduce --spatial or --depth, keep summaries only (--summary-only), raise --max-memory, "
+            f"or use a translation-invariant input")
 
 
 def propagate(act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, *, kernel: int | None = None,

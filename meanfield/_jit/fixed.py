@@ -80,7 +80,10 @@ def qstar(spec, w, b, tol, maxit, out):
                 out[1] = QUAD_FAIL if ghi <= 0.0 or hi < 1e6 else UNBOUNDED
                 out[0] = math.inf if out[1] == UNBOUNDED else math.nan
                 return
-            if ghi <= 0.0:
+            # a sign change must stand clear of g's rounding level (~1e-16 q): at the edge of
+            # the unbounded region (ReLU-like growth at sigma_w^2 = 2) g(q)/q -> 0 and rounding
+            # alone would produce a spurious root
+            if ghi < -1e-12 * hi:
                 break
             lo = hi
             glo = ghi
@@ -158,7 +161,7 @@ def cstar(spec, w, b, q, tol, maxit, out):
     out[3] = 0
     lo = 0.0
     hlo = _h(spec, w, b, q, 0.0, e)
-    if hlo <= 0.0:
+    if hlo <= 1e-16:  # h(0) = (σ_w² E[φ]² + σ_b²)/q >= 0; at rounding level c* = 0 (odd φ, σ_b² = 0)
         out[0] = 0.0
         out[1] = w * e[1]
         return

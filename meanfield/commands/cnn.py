@@ -52,9 +52,13 @@ class _Capture:
         from ..profiles import ProfileNormalisedWarning
 
         if exc[0] is None:  # on an error only the one-line message is printed
+            import warnings
+
             for w in self.records:
                 if issubclass(w.category, ProfileNormalisedWarning):
                     info(f"note: {w.message}")
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         return False
 
 
@@ -132,6 +136,9 @@ def register(app: typer.Typer) -> None:
                                         "or translation-invariant."),
         summary_only: bool = typer.Option(False, "--summary-only",
                                           help="Do not store the full covariance of every layer."),
+        max_memory: int = typer.Option(1024, "--max-memory",
+                                       help="Memory limit of the full recursion in MiB (working arrays plus stored "
+                                            "layers; memory is O(n^2) per layer in 1-D, O(n^4) in 2-D)."),
         json_out: bool = typer.Option(False, "--json", help="Print the per-layer summary as JSON on stdout."),
         out: Optional[Path] = typer.Option(None, "--out",
                                            help="Write propagate.nc (layer-by-layer covariance) and a figure here."),
@@ -145,11 +152,12 @@ def register(app: typer.Typer) -> None:
         """
         import numpy as np
 
-        from .._validation import InvalidArgumentError
+        from .._validation import InvalidArgumentError, check_int
         from ..cnn import propagate, resolve_variances
         from ..plotting.style import check_formats
 
         formats = check_formats(fmt) if out is not None else None
+        max_bytes = check_int("max_memory", max_memory, lo=1) * 2 ** 20
         wv, bv, note = resolve_variances(act, weight_var, bias_var)
         arr = None
         if input_array is not None:
@@ -161,7 +169,7 @@ def register(app: typer.Typer) -> None:
         with _Capture():
             ds = propagate(act, wv, bv, kernel=kernel, dims=dims, spatial=spatial, variance=variance, taps=taps,
                            depth=depth, input_var=input_var, input_corr=input_corr, pair=pair, input_array=arr,
-                           method=method, keep_covariance=not summary_only)
+                           method=method, keep_covariance=not summary_only, max_bytes=max_bytes)
         ds.attrs["act"] = act
         _defaults_note(note)
         info(f"method: {ds.attrs['method']} ({ds.attrs['inputs']} input(s), {ds.attrs['spatial']} positions per axis, "

@@ -94,12 +94,12 @@ def plot_mode_depth_scales(results: Any, ax=None, which: str = "c", colours: dic
         inf = np.isinf(xi)
         if inf.any():
             any_inf = True
-            artists.append(ax.plot(f[inf], np.full(inf.sum(), 0.97), "^", color=col, ms=5, transform=tr,
+            artists.append(ax.plot(f[inf], np.full(inf.sum(), 0.97 - 0.035 * i), "^", color=col, ms=5, transform=tr,
                                    clip_on=False)[0])
         zero = xi == 0
         if zero.any():
             any_zero = True
-            artists.append(ax.plot(f[zero], np.full(zero.sum(), 0.03), "v", color=col, ms=5, transform=tr,
+            artists.append(ax.plot(f[zero], np.full(zero.sum(), 0.03 + 0.035 * i), "v", color=col, ms=5, transform=tr,
                                    clip_on=False)[0])
     ax.set_yscale("log")
     if finite_vals:
@@ -164,10 +164,7 @@ def plot_mode_heatmap(result: Any, ax=None, which: str = "c") -> tuple:
         vmin, vmax = 1.0, 10.0
     if vmax <= vmin:
         vmin, vmax = vmin / 2.0, vmax * 2.0
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_over("white")
-    cmap.set_under("black")
-    cmap.set_bad("0.5")
+    cmap = plt.get_cmap("viridis").with_extremes(over="white", under="black", bad="0.5")
     show = np.where(np.isinf(grid), vmax * 10.0, np.where(grid == 0, vmin / 10.0, grid))
     ks = np.fft.fftshift(np.fft.fftfreq(n) * n)
     half = 0.5
@@ -185,8 +182,8 @@ def plot_mode_heatmap(result: Any, ax=None, which: str = "c") -> tuple:
     cb.set_label(rf"${sym}$" + (r" (white: $\infty$)" if extend in ("max", "both") else ""))
     ax.set_xlabel(r"mode $m_2$")
     ax.set_ylabel(r"mode $m_1$")
-    ax.set_title(rf"{result.variance}, $k={result.kernel[0]}\times{result.kernel[1]}$, $n={n}$",
-                 fontsize="medium")
+    ax.set_title(rf"{result.act}, $\sigma_w^2={result.weight_var:.4g}$, $\sigma_b^2={result.bias_var:.4g}$: "
+                 rf"{result.variance}, $k={result.kernel[0]}\times{result.kernel[1]}$, $n={n}$", fontsize="medium")
     return im, cb
 
 
@@ -249,7 +246,7 @@ def plot_propagation(ds: Any, axes: Sequence | None = None) -> dict:
                      extent=(layer[0] - 0.5, layer[-1] + 0.5, dd[0] - 0.5, dd[-1] + 0.5))
     art["profile"] = im
     cb = ax_p.figure.colorbar(im, ax=ax_p)
-    cb.set_label(r"correlation $\rho^l(d)$")
+    cb.set_label(r"correlation $\rho^l(d)$" if P == 1 else r"cross-input correlation $\rho^l_{12}(d)$")
     art["profile_colorbar"] = cb
     ax_p.set_xlabel(r"layer $l$")
     ax_p.set_ylabel(r"displacement $d$" + (r" (along $x$)" if dims == 2 else ""))
@@ -271,8 +268,13 @@ def plot_propagation(ds: Any, axes: Sequence | None = None) -> dict:
     else:
         ax_m.text(0.5, 0.5, "translation-invariant input:\nno modes $m \\neq 0$", ha="center", va="center",
                   transform=ax_m.transAxes, fontsize="small")
+        ax_m.set_yticks([])
     ax_m.set_xlabel(r"layer $l$")
     ax_m.set_ylabel(r"mode amplitude $|\hat\Sigma^l_m|$" + (r" ($m_2=0$)" if dims == 2 else ""))
+    from matplotlib.ticker import MaxNLocator
+
+    for a in (ax_q, ax_c, ax_p, ax_m):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
     act = ds.attrs.get("act", "")
     ax_q.figure.suptitle(
         rf"{act}, $\sigma_w^2={float(ds.attrs.get('weight_var', math.nan)):.4g}$, "

@@ -720,6 +720,63 @@ def _forward_one(h, stream, phi, dims, kernel, depth, probes, record):
     return h
 
 
+_DEVICE_NAMES = ("auto", "cpu", "cuda")
+_DTYPE_NAMES = ("float32", "float", "fp32", "single", "float64", "double", "fp64")
+
+
+def check_run_arguments(*, act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, depth: Any = 30,
+                        channels: Any = 256, spatial: Any = 16, kernel: Any = 3, dims: Any = 1,
+                        init: Any = "gaussian", variance: Any = None, input_var: Any = 1.0, input_corr: Any = 0.3,
+                        seeds: Any = 4, seed: Any = 0, probe_amplitude: Any = DEFAULT_PROBE_AMPLITUDE,
+                        device: Any = "auto", dtype: Any = "float32", workers: Any = None) -> dict:
+    """Validate the arguments of :func:`run_cnn` without importing torch (the CLI checks them first).
+
+    Returns
+    -------
+    dict
+        The normalised values, with ``weight_var``/``bias_var`` filled in
+        (:func:`meanfield.cnn.resolve_variances`), ``profile`` (the variance
+        profile array), ``variance`` (its name) and ``note`` (what was filled in).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming the first bad argument.
+    """
+    from .activations import get_activation
+    from .cnn import resolve_variances
+
+    out: dict[str, Any] = {}
+    get_activation(act)
+    out["depth"] = check_int("depth", depth, lo=0)
+    out["channels"] = check_int("channels", channels, lo=1)
+    out["spatial"] = check_int("spatial", spatial, lo=2)
+    out["kernel"] = check_int("kernel", kernel, lo=1)
+    d = check_int("dims", dims)
+    if d not in (1, 2):
+        raise InvalidArgumentError("dims", f"must be 1 or 2, got {d}")
+    out["dims"] = d
+    out["seeds"] = check_int("seeds", seeds, lo=1)
+    out["seed"] = check_int("seed", seed, lo=0)
+    if init not in INITS:
+        raise InvalidArgumentError("init", f"must be one of {', '.join(INITS)}, got {init!r}")
+    out["init"] = init
+    out["input_var"] = check_variance("input_var", input_var, positive=True)
+    out["input_corr"] = check_real("input_corr", input_corr, lo=-1.0, hi=1.0)
+    out["probe_amplitude"] = check_real("probe_amplitude", probe_amplitude, lo=0.0, hi=1.0, lo_open=True)
+    if isinstance(device, str):
+        name = device.strip().lower()
+        if not (name in _DEVICE_NAMES or name.startswith("cuda:")):
+            raise InvalidArgumentError("device", f"must be auto, cpu or cuda, got {device!r}")
+    if isinstance(dtype, str) and dtype.strip().lower() not in _DTYPE_NAMES:
+        raise InvalidArgumentError("dtype", f"must be float32 or float64, got {dtype!r}")
+    out["workers"] = None if workers is None else check_int("workers", workers, lo=0)
+    wv, bv, note = resolve_variances(act, weight_var, bias_var)
+    out["weight_var"], out["bias_var"], out["note"] = wv, bv, note
+    out["profile"], out["variance"] = _profile_for(init, variance, out["kernel"], d)
+    return out
+
+
 def run_cnn(act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, *, depth: int = 30,
             channels: int = 256, spatial: int = 16, kernel: int = 3, dims: int = 1, init: str = "gaussian",
             variance: Any = None, input_var: float = 1.0, input_corr: float = 0.3, seeds: int = 4, seed: int = 0,
@@ -801,37 +858,27 @@ def run_cnn(act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, *, 
     ----------
     Xiao et al. 2018, arXiv:1806.05393 (Algorithms 1 and 2, §3).
     """
+    cfg = check_run_arguments(act=act, weight_var=weight_var, bias_var=bias_var, depth=depth, channels=channels,
+                              spatial=spatial, kernel=kernel, dims=dims, init=init, variance=variance,
+                              input_var=input_var, input_corr=input_corr, seeds=seeds, seed=seed,
+                              probe_amplitude=probe_amplitude, device=device, dtype=dtype, workers=workers)
     torch = _torch()
     import xarray as xr
 
-    from .cnn import resolve_variances
     from .core import point
 
-    L = check_int("depth", depth, lo=0)
-    C = check_int("channels", channels, lo=1)
-    n = check_int("spatial", spatial, lo=2)
-    k = check_int("kernel", kernel, lo=1)
-    d = check_int("dims", dims)
-    if d not in (1, 2):
-        raise InvalidArgumentError("dims", f"must be 1 or 2, got {d}")
-    S = check_int("seeds", seeds, lo=1)
-    seed0 = check_int("seed", seed, lo=0)
-    if init not in INITS:
-        raise InvalidArgumentError("init", f"must be one of {', '.join(INITS)}, got {init!r}")
-    q0 = check_variance("input_var", input_var, positive=True)
-    c0 = check_real("input_corr", input_corr, lo=-1.0, hi=1.0)
-    eps = check_real("probe_amplitude", probe_amplitude, lo=0.0, hi=1.0, lo_open=True)
-    wv, bv, _note = resolve_variances(act, weight_var, bias_var)
+    L, C, n, k, d, S, seed0 = (cfg[x] for x in ("depth", "channels", "spatial", "kernel", "dims", "seeds", "seed"))
+    q0, c0, eps, wv, bv, v, vname = (cfg[x] for x in ("input_var", "input_corr", "probe_amplitude", "weight_var",
+                                                       "bias_var", "profile", "variance"))
     dev = resolve_device(device)
     tdtype = _resolve_dtype(dtype)
     phi, _dphi, act_name = torch_activation(act)
-    v, vname = _profile_for(init, variance, k, d)
     kshape = (k,) * d
+    workers = cfg["workers"]
     if workers is None:
         import os
 
         workers = min(8, os.cpu_count() or 1) if dev.type == "cuda" else 0
-    workers = check_int("workers", workers, lo=0)
 
     pt = point(act, wv, bv)
     q_star = pt.q_star

@@ -40,96 +40,126 @@ TWO_OVER_PI = 0.6366197723675814
 INV_2PI = 0.15915494309189535
 
 
-@njit(cache=True)
-def build_edges(center, a, cap, kinks, shift, scale):
-    """Sorted, de-duplicated panel edges on [-ZMAX, ZMAX].
+EBUF = 160  # edges: 15 base + 1 centre + 2 x (<= 60 graded) + kinks
+NBUF = 4096  # nodes held in the work buffers before a larger array is allocated
 
-    ``center``: the graded point; ``a``: the smallest panel width there (no grading
-    when ``a >= 1``); ``cap``: the widest panel allowed; kinks are mapped to z by
-    ``(k - shift) / scale``.
+
+@njit(cache=True)
+def fill_edges(ebuf, center, a, kinks, shift, scale):
+    """Write the sorted, de-duplicated panel edges on [-ZMAX, ZMAX] into ``ebuf``; return their count.
+
+    ``center``: the graded point; ``a``: the smallest panel width there (no grading when
+    ``a >= 1``); kinks map to z as ``(k - shift) / scale``. No allocation.
     """
-    nk = kinks.shape[0]
-    ng = 0
-    if a < 1.0:
-        w = a
-        while w < 2.0:
-            ng += 1
-            w *= 2.0
-    buf = np.empty(BASE_EDGES.shape[0] + 2 * ng + 1 + nk, dtype=np.float64)
     n = 0
     for e in BASE_EDGES:
-        buf[n] = e
+        ebuf[n] = e
         n += 1
     if center > -ZMAX and center < ZMAX:
-        buf[n] = center
+        ebuf[n] = center
         n += 1
     if a < 1.0:
         w = a
-        for _ in range(ng):
-            buf[n] = center - w
-            buf[n + 1] = center + w
+        while w < 2.0 and n < EBUF - 2 - kinks.shape[0]:
+            ebuf[n] = center - w
+            ebuf[n + 1] = center + w
             n += 2
             w *= 2.0
-    for i in range(nk):
-        if scale > 0.0:
-            buf[n] = (kinks[i] - shift) / scale
+    if scale > 0.0:
+        for i in range(kinks.shape[0]):
+            ebuf[n] = (kinks[i] - shift) / scale
             n += 1
-    for i in range(n):
-        if buf[i] < -ZMAX:
-            buf[i] = -ZMAX
-        elif buf[i] > ZMAX:
-            buf[i] = ZMAX
-    e = np.sort(buf[:n])
-    # de-duplicate
+    for i in range(n):  # clip, then insertion sort (n is small)
+        v = ebuf[i]
+        if v < -ZMAX:
+            v = -ZMAX
+        elif v > ZMAX:
+            v = ZMAX
+        j = i - 1
+        while j >= 0 and ebuf[j] > v:
+            ebuf[j + 1] = ebuf[j]
+            j -= 1
+        ebuf[j + 1] = v
     m = 1
     for i in range(1, n):
-        if e[i] - e[m - 1] > 1e-13:
-            e[m] = e[i]
+        if ebuf[i] - ebuf[m - 1] > 1e-13:
+            ebuf[m] = ebuf[i]
             m += 1
-    e = e[:m]
-    if cap < 2.0 * ZMAX:
-        extra = 0
-        for i in range(m - 1):
-            k = int(math.ceil((e[i + 1] - e[i]) / cap))
-            if k > 1:
-                extra += k - 1
-        if extra > 0:
-            out = np.empty(m + extra, dtype=np.float64)
-            j = 0
-            for i in range(m - 1):
-                k = int(math.ceil((e[i + 1] - e[i]) / cap))
-                if k < 1:
-                    k = 1
-                h = (e[i + 1] - e[i]) / k
-                for t in range(k):
-                    out[j] = e[i] + t * h
-                    j += 1
-            out[j] = e[m - 1]
-            return out
-    return e
+    return m
 
 
 @njit(cache=True)
-def _inner(spec, m, sd, stack):
+def fill_nodes(center, a, cap, kinks, shift, scale, ebuf, zbuf, wbuf):
+    """Nodes z and weights w (Gaussian density included) of the graded composite rule.
+
+    Returns ``(count, z, w)``; ``z``/``w`` are the work buffers unless more than ``NBUF``
+    nodes are needed (oscillating activations at large variance), then fresh arrays.
+    """
+    ne = fill_edges(ebuf, center, a, kinks, shift, scale)
+    total = 0
+    for i in range(ne - 1):
+        k = 1
+        if cap < 2.0 * ZMAX:
+            k = max(1, int(math.ceil((ebuf[i + 1] - ebuf[i]) / cap)))
+        total += k * GL_N
+    zs = zbuf
+    ws = wbuf
+    if total > zbuf.shape[0]:
+        zs = np.empty(total, dtype=np.float64)
+        ws = np.empty(total, dtype=np.float64)
+    m = 0
+    for i in range(ne - 1):
+        k = 1
+        if cap < 2.0 * ZMAX:
+            k = max(1, int(math.ceil((ebuf[i + 1] - ebuf[i]) / cap)))
+        h = (ebuf[i + 1] - ebuf[i]) / k
+        for t in range(k):
+            lo = ebuf[i] + t * h
+            half = 0.5 * h
+            mid = lo + half
+            for j in range(GL_N):
+                z = mid + half * GLX[j]
+                zs[m] = z
+                ws[m] = half * GLW[j] * math.exp(-0.5 * z * z) * INV_SQRT_2PI
+                m += 1
+    return m, zs, ws
+
+
+@njit(cache=True)
+def make_work():
+    return (np.empty(EBUF, dtype=np.float64), np.empty(NBUF, dtype=np.float64), np.empty(NBUF, dtype=np.float64))
+
+
+@njit(cache=True)
+def build_edges(center, a, cap, kinks, shift, scale):
+    """Panel edges as a fresh array (cap splitting included); for tests and diagnostics."""
+    ebuf = np.empty(EBUF, dtype=np.float64)
+    ne = fill_edges(ebuf, center, a, kinks, shift, scale)
+    out = []
+    for i in range(ne - 1):
+        k = 1
+        if cap < 2.0 * ZMAX:
+            k = max(1, int(math.ceil((ebuf[i + 1] - ebuf[i]) / cap)))
+        h = (ebuf[i + 1] - ebuf[i]) / k
+        for t in range(k):
+            out.append(ebuf[i] + t * h)
+    out.append(ebuf[ne - 1])
+    return np.array(out)
+
+
+@njit(cache=True)
+def _inner(spec, m, sd, stack, work):
     """(E[φ(m + sd z)], E[φ'(m + sd z)]) for z ~ N(0, 1)."""
     if sd <= 0.0:
         return phi_dphi(spec, m, stack)
-    cap = spec[1][3] / sd
-    edges = build_edges(-m / sd, 1.0 / sd, cap, spec[6], m, sd)
+    n, zs, ws = fill_nodes(-m / sd, 1.0 / sd, spec[1][3] / sd, spec[6], m, sd, work[0], work[3], work[4])
     s0 = 0.0
     s1 = 0.0
-    for i in range(edges.shape[0] - 1):
-        lo = edges[i]
-        hi = edges[i + 1]
-        half = 0.5 * (hi - lo)
-        mid = 0.5 * (hi + lo)
-        for j in range(GL_N):
-            z = mid + half * GLX[j]
-            w = half * GLW[j] * math.exp(-0.5 * z * z)
-            f, d = phi_dphi(spec, m + sd * z, stack)
-            s0 += w * f
-            s1 += w * d
-    return s0 * INV_SQRT_2PI, s1 * INV_SQRT_2PI
+    for i in range(n):
+        f, d = phi_dphi(spec, m + sd * zs[i], stack)
+        s0 += ws[i] * f
+        s1 += ws[i] * d
+    return s0, s1
 
 
 @njit(cache=True)
@@ -171,28 +201,24 @@ def expect1(spec, q, out):
         out[3] = f0
         return
     s = math.sqrt(q)
-    edges = build_edges(0.0, 1.0 / s, spec[1][3] / s, spec[6], 0.0, s)
+    ebuf, zbuf, wbuf = make_work()
+    n, zs, ws = fill_nodes(0.0, 1.0 / s, spec[1][3] / s, spec[6], 0.0, s, ebuf, zbuf, wbuf)
     v = 0.0
     dd = 0.0
     st = 0.0
     mean = 0.0
-    for i in range(edges.shape[0] - 1):
-        lo = edges[i]
-        hi = edges[i + 1]
-        half = 0.5 * (hi - lo)
-        mid = 0.5 * (hi + lo)
-        for j in range(GL_N):
-            z = mid + half * GLX[j]
-            w = half * GLW[j] * math.exp(-0.5 * z * z)
-            f, d = phi_dphi(spec, s * z, stack)
-            v += w * f * f
-            dd += w * d * d
-            st += w * (f * f - f0 * f0) * (z * z - 1.0)
-            mean += w * f
-    out[0] = v * INV_SQRT_2PI
-    out[1] = dd * INV_SQRT_2PI
-    out[2] = st * INV_SQRT_2PI / (2.0 * q)
-    out[3] = mean * INV_SQRT_2PI
+    for i in range(n):
+        z = zs[i]
+        w = ws[i]
+        f, d = phi_dphi(spec, s * z, stack)
+        v += w * f * f
+        dd += w * d * d
+        st += w * (f * f - f0 * f0) * (z * z - 1.0)
+        mean += w * f
+    out[0] = v
+    out[1] = dd
+    out[2] = st / (2.0 * q)
+    out[3] = mean
     # tail check at |z| = ZMAX: the integrand there must be negligible against the total
     ft, dt = phi_dphi(spec, s * ZMAX, stack)
     fb, db = phi_dphi(spec, -s * ZMAX, stack)
@@ -234,10 +260,13 @@ def expect_pair_c(spec, q1, q2, c, out):
         out[1] = al + (1.0 - al) * (1.0 - al) * (math.pi - th) * INV_2PI
         return
     stack = make_stack(spec)
+    ebuf, zbuf, wbuf = make_work()
+    work = (np.empty(EBUF, dtype=np.float64), zbuf, wbuf, np.empty(NBUF, dtype=np.float64),
+            np.empty(NBUF, dtype=np.float64))
     if q1 <= 0.0 or q2 <= 0.0:
         f0, d0 = phi_dphi(spec, 0.0, stack)
         qo = q1 if q1 > 0.0 else q2
-        g0, g1 = _inner(spec, 0.0, math.sqrt(qo), stack)
+        g0, g1 = _inner(spec, 0.0, math.sqrt(qo), stack, work)
         out[0] = f0 * g0
         out[1] = d0 * g1
         return
@@ -252,41 +281,28 @@ def expect_pair_c(spec, q1, q2, c, out):
         if a2 < a:
             a = a2
     cap = spec[1][3] / max(s1, ca)
-    edges = build_edges(0.0, a, cap, spec[6], 0.0, s1)
-    # kinks of the inner mean when the inner spread is small
-    if sd < 1.0 and ca > 0.0 and spec[6].shape[0] > 0:
-        kz = np.empty(spec[6].shape[0], dtype=np.float64)
-        for i in range(kz.shape[0]):
-            kz[i] = spec[6][i] / (c * s2)
-        allk = np.concatenate((edges, kz))
-        for i in range(allk.shape[0]):
-            if allk[i] < -ZMAX:
-                allk[i] = -ZMAX
-            elif allk[i] > ZMAX:
-                allk[i] = ZMAX
-        allk = np.sort(allk)
-        m = 1
-        for i in range(1, allk.shape[0]):
-            if allk[i] - allk[m - 1] > 1e-13:
-                allk[m] = allk[i]
-                m += 1
-        edges = allk[:m]
+    # kinks of the outer integrand: φ's own, and (when the inner spread is small) those of the inner mean
+    nk = spec[6].shape[0]
+    if sd < 1.0 and ca > 0.0 and nk > 0:
+        kz = np.empty(2 * nk, dtype=np.float64)
+        for i in range(nk):
+            kz[i] = spec[6][i]
+            kz[nk + i] = spec[6][i] * s1 / (c * s2)
+    else:
+        kz = spec[6]
+    n, zs, ws = fill_nodes(0.0, a, cap, kz, 0.0, s1, ebuf, zbuf, wbuf)
+    zs = zs[:n].copy()
+    ws = ws[:n].copy()
     e0 = 0.0
     e1 = 0.0
-    for i in range(edges.shape[0] - 1):
-        lo = edges[i]
-        hi = edges[i + 1]
-        half = 0.5 * (hi - lo)
-        mid = 0.5 * (hi + lo)
-        for j in range(GL_N):
-            z = mid + half * GLX[j]
-            w = half * GLW[j] * math.exp(-0.5 * z * z)
-            f, d = phi_dphi(spec, s1 * z, stack)
-            g0, g1 = _inner(spec, c * s2 * z, sd, stack)
-            e0 += w * f * g0
-            e1 += w * d * g1
-    out[0] = e0 * INV_SQRT_2PI
-    out[1] = e1 * INV_SQRT_2PI
+    for i in range(n):
+        z = zs[i]
+        f, d = phi_dphi(spec, s1 * z, stack)
+        g0, g1 = _inner(spec, c * s2 * z, sd, stack, work)
+        e0 += ws[i] * f * g0
+        e1 += ws[i] * d * g1
+    out[0] = e0
+    out[1] = e1
 
 
 @njit(cache=True)
@@ -309,16 +325,10 @@ def expect_dphi_power(spec, q, p):
         f0, d0 = phi_dphi(spec, 0.0, stack)
         return d0 ** p
     s = math.sqrt(q)
-    edges = build_edges(0.0, 1.0 / s, spec[1][3] / s, spec[6], 0.0, s)
+    ebuf, zbuf, wbuf = make_work()
+    n, zs, ws = fill_nodes(0.0, 1.0 / s, spec[1][3] / s, spec[6], 0.0, s, ebuf, zbuf, wbuf)
     acc = 0.0
-    for i in range(edges.shape[0] - 1):
-        lo = edges[i]
-        hi = edges[i + 1]
-        half = 0.5 * (hi - lo)
-        mid = 0.5 * (hi + lo)
-        for j in range(GL_N):
-            z = mid + half * GLX[j]
-            w = half * GLW[j] * math.exp(-0.5 * z * z)
-            f, d = phi_dphi(spec, s * z, stack)
-            acc += w * d ** p
-    return acc * INV_SQRT_2PI
+    for i in range(n):
+        f, d = phi_dphi(spec, s * zs[i], stack)
+        acc += ws[i] * d ** p
+    return acc

@@ -121,6 +121,9 @@ __all__ = [
     "Spectrum",
     "spectrum_theory",
     "z_threshold",
+    "check_run_arguments",
+    "check_spectrum_arguments",
+    "draw_layer",
 ]
 
 #: Kernel initialisers of :func:`run_cnn` (``gaussian`` takes a variance profile).
@@ -1495,6 +1498,67 @@ def _lanczos(matvec, n, steps, probes, gen, dtype, device):
     return np.array(thetas), np.array(taus)
 
 
+def check_spectrum_arguments(*, act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, depth: Any = 16,
+                             width: Any = 256, init: Any = "gaussian", conv: bool = False, kernel: Any = 3,
+                             spatial: Any = 16, dims: Any = 1, variance: Any = None, input_var: Any = None,
+                             seeds: Any = 4, seed: Any = 0, method: Any = "auto", lanczos_steps: Any = 64,
+                             lanczos_probes: Any = 8, bins: Any = 60, device: Any = "auto",
+                             dtype: Any = "float64") -> dict:
+    """Validate the arguments of :func:`jacobian_spectrum` without importing torch.
+
+    Returns the normalised values (``weight_var``/``bias_var`` filled in, ``note``,
+    ``profile`` and ``variance`` for a convolution). Raises
+    :class:`InvalidArgumentError` naming the first bad argument.
+    """
+    from .activations import get_activation
+    from .cnn import resolve_variances
+
+    out: dict[str, Any] = {}
+    get_activation(act)
+    out["depth"] = check_int("depth", depth, lo=1)
+    out["width"] = check_int("width", width, lo=1)
+    if init not in SPECTRUM_INITS:
+        raise InvalidArgumentError("init", f"must be one of {', '.join(SPECTRUM_INITS)}, got {init!r}")
+    if not conv and init in ("delta-orthogonal", "block-orthogonal"):
+        raise InvalidArgumentError("init", f"{init} is a convolution kernel; use --conv, or orthogonal for dense layers")
+    out["kernel"] = check_int("kernel", kernel, lo=1)
+    out["spatial"] = check_int("spatial", spatial, lo=1)
+    d = check_int("dims", dims)
+    if d not in (1, 2):
+        raise InvalidArgumentError("dims", f"must be 1 or 2, got {d}")
+    out["dims"] = d
+    out["seeds"] = check_int("seeds", seeds, lo=1)
+    out["seed"] = check_int("seed", seed, lo=0)
+    if method not in ("auto", "exact", "lanczos"):
+        raise InvalidArgumentError("method", f"must be auto, exact or lanczos, got {method!r}")
+    out["lanczos_steps"] = check_int("lanczos_steps", lanczos_steps, lo=2)
+    out["lanczos_probes"] = check_int("lanczos_probes", lanczos_probes, lo=1)
+    out["bins"] = check_int("bins", bins, lo=1)
+    if input_var is not None:
+        check_variance("input_var", input_var, positive=True)
+    if isinstance(device, str):
+        name = device.strip().lower()
+        if not (name in _DEVICE_NAMES or name.startswith("cuda:")):
+            raise InvalidArgumentError("device", f"must be auto, cpu or cuda, got {device!r}")
+    if isinstance(dtype, str) and dtype.strip().lower() not in _DTYPE_NAMES:
+        raise InvalidArgumentError("dtype", f"must be float32 or float64, got {dtype!r}")
+    wv, bv, note = resolve_variances(act, weight_var, bias_var)
+    out["weight_var"], out["bias_var"], out["note"] = wv, bv, note
+    out["profile"], out["variance"] = None, None
+    if conv:
+        kinit = {"orthogonal": "delta-orthogonal"}.get(init, init)
+        out["profile"], out["variance"] = _profile_for(kinit, variance, out["kernel"], d)
+    elif variance is not None:
+        raise InvalidArgumentError("variance", "a variance profile needs --conv")
+    units = out["width"] * (out["spatial"] ** d if conv else 1)
+    wbytes = out["depth"] * out["width"] ** 2 * (out["kernel"] ** d if conv else 1) * 8
+    if wbytes > (8 << 30):
+        raise InvalidArgumentError("width", f"the {out['depth']} stored layers need {wbytes / 2**30:.1f} GiB; "
+                                            "reduce width or depth")
+    out["units"] = units
+    return out
+
+
 def jacobian_spectrum(act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, *, depth: int = 16,
                       width: int = 256, init: str = "gaussian", conv: bool = False, kernel: int = 3,
                       spatial: int = 16, dims: int = 1, variance: Any = None, input_var: float | None = None,
@@ -1564,45 +1628,23 @@ def jacobian_spectrum(act: Any = "tanh", weight_var: Any = None, bias_var: Any =
     Pennington, Schoenholz, Ganguli, NeurIPS 2017, arXiv:1711.04735; AISTATS 2018,
     arXiv:1802.09979; Xiao et al. 2018, arXiv:1806.05393.
     """
-    torch = _torch()
-    from .cnn import resolve_variances
-
     t0 = time.perf_counter()
-    L = check_int("depth", depth, lo=1)
-    Nw = check_int("width", width, lo=1)
-    if init not in SPECTRUM_INITS:
-        raise InvalidArgumentError("init", f"must be one of {', '.join(SPECTRUM_INITS)}, got {init!r}")
-    if not conv and init in ("delta-orthogonal", "block-orthogonal"):
-        raise InvalidArgumentError("init", f"{init} is a convolution kernel; use --conv, or orthogonal for dense layers")
-    k = check_int("kernel", kernel, lo=1)
-    n = check_int("spatial", spatial, lo=1)
-    d = check_int("dims", dims)
-    if d not in (1, 2):
-        raise InvalidArgumentError("dims", f"must be 1 or 2, got {d}")
-    S = check_int("seeds", seeds, lo=1)
-    seed0 = check_int("seed", seed, lo=0)
-    if method not in ("auto", "exact", "lanczos"):
-        raise InvalidArgumentError("method", f"must be auto, exact or lanczos, got {method!r}")
-    steps = check_int("lanczos_steps", lanczos_steps, lo=2)
-    probes = check_int("lanczos_probes", lanczos_probes, lo=1)
-    bins = check_int("bins", bins, lo=1)
+    cfg = check_spectrum_arguments(act=act, weight_var=weight_var, bias_var=bias_var, depth=depth, width=width,
+                                   init=init, conv=conv, kernel=kernel, spatial=spatial, dims=dims,
+                                   variance=variance, input_var=input_var, seeds=seeds, seed=seed, method=method,
+                                   lanczos_steps=lanczos_steps, lanczos_probes=lanczos_probes, bins=bins,
+                                   device=device, dtype=dtype)
+    torch = _torch()
+    L, Nw, k, n, d, S, seed0 = (cfg[x] for x in ("depth", "width", "kernel", "spatial", "dims", "seeds", "seed"))
+    steps, probes, bins, wv, bv = (cfg[x] for x in ("lanczos_steps", "lanczos_probes", "bins", "weight_var",
+                                                    "bias_var"))
+    profile, vname = cfg["profile"], cfg["variance"]
     alpha = check_real("alpha", alpha, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
-    wv, bv, _ = resolve_variances(act, weight_var, bias_var)
     dev = resolve_device(device)
     tdtype = _resolve_dtype(dtype)
-    profile = None
-    vname = None
-    if conv:
-        kinit = {"orthogonal": "delta-orthogonal"}.get(init, init)
-        profile, vname = _profile_for(kinit, variance, k, d)
-    elif variance is not None:
-        raise InvalidArgumentError("variance", "a variance profile needs --conv")
     th = spectrum_theory(act, wv, bv, L, init, input_var)
-    units = Nw * (n ** d if conv else 1)
+    units = cfg["units"]
     meth = method if method != "auto" else ("exact" if units <= EXACT_MAX_UNITS else "lanczos")
-    wbytes = L * Nw * Nw * (k ** d if conv else 1) * (4 if tdtype == torch.float32 else 8)
-    if wbytes > (8 << 30):
-        raise InvalidArgumentError("width", f"the {L} stored layers need {wbytes / 2**30:.1f} GiB; reduce width or depth")
 
     m1s, vars_, nvs = [], [], []
     evs, wts = [], []

@@ -103,15 +103,16 @@ def register(app: typer.Typer) -> None:
         (Xiao et al. 2018, arXiv:1806.05393). Deviations are reported in units of the expected
         finite-width error with Student-t thresholds (see docs/validation.md).
         """
-        _need_torch()
-        from ..cnn import resolve_variances
-        from ..empirical import validate
+        from ..empirical import check_run_arguments, validate
         from ..plotting.style import check_formats
 
         formats = check_formats(fmt) if out is not None else None
-        wv, bv, note = resolve_variances(act, weight_var, bias_var)
-        if note:
-            info(f"note: {note}")
+        cfg = check_run_arguments(act=act, weight_var=weight_var, bias_var=bias_var, depth=depth, channels=channels,
+                                  spatial=spatial, kernel=kernel, dims=dims, init=init, variance=variance,
+                                  input_var=input_var, input_corr=input_corr, seeds=seeds, seed=seed,
+                                  probe_amplitude=probe_amplitude, device=device, dtype=dtype, workers=workers)
+        _need_torch()
+        wv, bv, note = cfg["weight_var"], cfg["bias_var"], cfg["note"]
         big = depth * seeds >= 2000
 
         def progress(s, l):
@@ -123,6 +124,8 @@ def register(app: typer.Typer) -> None:
                      seed=seed, probes=probes, probe_amplitude=probe_amplitude, device=device, dtype=dtype,
                      workers=workers, progress=progress)
         r.params["act"] = act
+        if note:
+            info(f"note: {note}")
         for n in r.summary.get("notes", []):
             info(f"note: {n}")
         obj = r.to_dict()
@@ -171,19 +174,20 @@ def register(app: typer.Typer) -> None:
         m1^2 sum_l (mu_2/mu_1^2 - 1 - s_1), i.e. L(mu_2/mu_1^2 - 1 - s_1) at criticality, with s_1 = -1 for
         Gaussian and 0 for orthogonal weights (Pennington et al. 2017/2018; THEORY.md section 4).
         """
-        _need_torch()
-        from .._validation import InvalidArgumentError
-        from ..cnn import resolve_variances
-        from ..empirical import jacobian_spectrum
+        from ..empirical import check_spectrum_arguments, jacobian_spectrum
         from ..plotting.style import check_formats
 
         formats = check_formats(fmt) if out is not None else None
-        wv, bv, note = resolve_variances(act, weight_var, bias_var)
-        if note:
-            info(f"note: {note}")
         inits = ["gaussian", "orthogonal"] if init == "both" else [init]
-        if init == "both" and conv is False and variance is not None:
-            raise InvalidArgumentError("variance", "a variance profile needs --conv")
+        for it in inits:
+            cfg = check_spectrum_arguments(act=act, weight_var=weight_var, bias_var=bias_var, depth=depth,
+                                           width=width, init=it, conv=conv, kernel=kernel, spatial=spatial,
+                                           dims=dims, variance=variance if it == "gaussian" else None,
+                                           input_var=input_var, seeds=seeds, seed=seed, method=method,
+                                           lanczos_steps=lanczos_steps, lanczos_probes=lanczos_probes, bins=bins,
+                                           device=device, dtype=dtype)
+        _need_torch()
+        wv, bv, note = cfg["weight_var"], cfg["bias_var"], cfg["note"]
         res = []
         for it in inits:
             res.append(jacobian_spectrum(act, wv, bv, depth=depth, width=width, init=it, conv=conv, kernel=kernel,
@@ -193,6 +197,8 @@ def register(app: typer.Typer) -> None:
                                          device=device, dtype=dtype))
         for r in res:
             r.params["act"] = act
+        if note:
+            info(f"note: {note}")
         objs = [r.to_dict() for r in res]
         obj = objs[0] if len(objs) == 1 else {"runs": objs}
         if json_out:

@@ -87,7 +87,7 @@ KEYS = ("q_star", "c_star", "chi_1", "chi_q", "chi_c")
 
 
 def errors(values: dict, refs: list, idx: list) -> dict[str, float]:
-    """Max error against the point solver at the sample points (relative; absolute for c*)."""
+    """Max error against the point solver at the sample points (relative; absolute for c* and zeros)."""
     out = {}
     for k in KEYS:
         e = 0.0
@@ -96,7 +96,8 @@ def errors(values: dict, refs: list, idx: list) -> dict[str, float]:
             v = float(values[k][i, j])
             if r is None:
                 continue
-            err = abs(v - r) if k == "c_star" else abs(v - r) / max(abs(r), 1e-300)
+            # relative, except for c* and where the reference is 0 (q* = 0 at σ_b² = 0): absolute
+            err = abs(v - r) if (k == "c_star" or r == 0) else abs(v - r) / abs(r)
             e = max(e, err if math.isfinite(err) else math.inf)
         out[k] = e
     return out

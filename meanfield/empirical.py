@@ -899,7 +899,9 @@ def run_cnn(act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, *, 
     st_probe = torch.zeros((S, L + 1, 4) + (n,) * d, dtype=f64, device=dev) if use_probes else None
 
     t0 = time.perf_counter()
-    with torch.no_grad(), _NoTF32(), _BlasThreads(1 if dev.type == "cpu" else None):
+    # one BLAS thread per kernel draw: on the CPU the convolutions need the cores, on CUDA the workers draw
+    # layers in parallel (and a multi-threaded OpenBLAS inside each would oversubscribe the host)
+    with torch.no_grad(), _NoTF32(), _BlasThreads(1 if (dev.type == "cpu" or workers > 1) else None):
         for s in range(S):
             h = _make_inputs(_input_generator(seed0 + s), C, n, d, q0, c0, use_probes, q_star, c_star, eps, g,
                              dev, tdtype)

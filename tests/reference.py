@@ -61,7 +61,7 @@ def gauss_expect(f, q, kinks=(), epsrel=1e-13):
     pts = sorted(set(pts))
     total = 0.0
     for a, b in zip(pts[:-1], pts[1:]):
-        v, _ = integrate.quad(dens, a, b, epsabs=0.0, epsrel=epsrel, limit=200)
+        v, _ = integrate.quad(dens, a, b, epsabs=1e-17, epsrel=epsrel, limit=200)
         total += v
     return total
 

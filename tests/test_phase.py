@@ -430,3 +430,21 @@ def test_plot_functions_return_artists(tmp_path):
     from PIL import Image
 
     assert "meanfield" in Image.open(paths[0]).info.get("Description", "")
+
+
+# ----------------------------------------------------------------------------- the notebook
+@pytest.mark.slow
+def test_notebook_runs_on_a_small_grid(tmp_path, monkeypatch):
+    """notebooks/phase_diagram.ipynb executes top to bottom (small grid), so that it never rots."""
+    from pathlib import Path
+
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "phase_diagram.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("MEANFIELD_NB_RESOLUTION", "24")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "grid == point solver" in outputs

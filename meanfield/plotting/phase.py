@@ -69,7 +69,8 @@ def _label_position(mask: np.ndarray, w: np.ndarray, b: np.ndarray):
 
 
 def plot_phase_diagram(ds, ax=None, *, critical: dict | None = None, slices: Sequence[float] = (),
-                       cmap: str = "viridis", xi_max: float = XI_MAX, colorbar: bool = True,
+                       cmap: str = "viridis", xi_max: float = XI_MAX, xi_min: float | None = None,
+                       colorbar: bool = True,
                        label_phases: bool = True, slice_colors: Sequence[str] = SLICE_COLORS) -> dict[str, Any]:
     """ξ_c over (σ_w², σ_b²) on a log colour scale, with the critical line and phase labels.
 
@@ -86,8 +87,10 @@ def plot_phase_diagram(ds, ax=None, *, critical: dict | None = None, slices: Seq
         σ_b² rows to mark with thin lines (the rows of :func:`plot_depth_scales`).
     cmap : str
         Colour map of ξ_c.
-    xi_max : float
-        ξ_c above this is drawn in the top colour (it diverges on the critical line).
+    xi_max, xi_min : float
+        Colour-scale limits; ξ_c above ``xi_max`` is drawn in the top colour (it diverges on
+        the critical line). ``xi_min`` defaults to the smallest ξ_c on the grid; pass the
+        same value to panels that should share a colour bar.
     colorbar, label_phases : bool
 
     Returns
@@ -104,12 +107,11 @@ def plot_phase_diagram(ds, ax=None, *, critical: dict | None = None, slices: Seq
     b = ds["bias_var"].values
     xi = ds["xi_c"].values.astype(float).T  # (bias, weight) for pcolormesh
     lo = np.nanmin(np.where(np.isfinite(xi) & (xi > 0), xi, np.nan)) if np.any(np.isfinite(xi) & (xi > 0)) else 0.1
-    vmin = max(min(lo, xi_max / 10.0), 1e-2)
+    vmin = xi_min if xi_min is not None else max(min(lo, xi_max / 10.0), 1e-2)
     norm = mcolors.LogNorm(vmin=vmin, vmax=xi_max)
     import matplotlib
 
-    cmap_obj = matplotlib.colormaps[cmap].copy()
-    cmap_obj.set_bad("#d9d9d9")  # undefined / unbounded
+    cmap_obj = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")  # grey: undefined / unbounded
     data = np.where(np.isinf(xi), xi_max, np.clip(xi, vmin, xi_max))
     if _uniform(w) and _uniform(b):  # an image is much faster to render than a quad mesh
         ew, eb = _edges(w), _edges(b)
@@ -134,12 +136,15 @@ def plot_phase_diagram(ds, ax=None, *, critical: dict | None = None, slices: Seq
     labels = []
     if label_phases:
         ph = ds["phase"].values
-        for name, text in (("ordered", "ordered\n" r"$\chi_1 < 1$"), ("chaotic", "chaotic\n" r"$\chi_1 > 1$")):
+        for name, text in (("ordered", "ordered\n" r"$\chi_1 < 1$"), ("chaotic", "chaotic\n" r"$\chi_1 > 1$"),
+                           ("unbounded", "unbounded\n" r"no finite $q^*$")):
             pos = _label_position(ph == name, w, b)
             if pos is not None:
-                labels.append(ax.text(pos[0], pos[1], text, ha="center", va="center", fontsize=9, color="white",
-                                      zorder=5, linespacing=1.3,
-                                      bbox=dict(boxstyle="round,pad=0.3", fc=(0, 0, 0, 0.35), ec="none")))
+                dark = name == "unbounded"
+                labels.append(ax.text(pos[0], pos[1], text, ha="center", va="center", fontsize=9,
+                                      color="black" if dark else "white", zorder=5, linespacing=1.3,
+                                      bbox=dict(boxstyle="round,pad=0.3", ec="none",
+                                                fc=(1, 1, 1, 0.5) if dark else (0, 0, 0, 0.35))))
     sl = []
     for k, bv in enumerate(slices):
         if b.size > 1 and b[0] <= bv <= b[-1]:

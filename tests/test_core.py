@@ -335,3 +335,20 @@ def test_bad_variances_name_the_argument(kw, arg):
 def test_unknown_activation_lists_known_ones():
     with pytest.raises(mf.InvalidArgumentError, match="known: .*tanh"):
         mf.point("tanhh", 1, 0)
+
+
+@pytest.mark.parametrize("expr,slope", [("max(x, 0)", 0.0), ("max(x, 0.2*x)", 0.2), ("where(x > 0, x, -0.5*x)", -0.5)])
+@pytest.mark.parametrize("q", [0.01, 0.25, 4.0, 30.0])
+@pytest.mark.parametrize("c", [-0.5, 0.3, 0.9, 0.999, 0.99999, 1 - 1e-7, 1 - 1e-9, 1.0])
+def test_kinked_quadrature_near_c_one_against_closed_form(expr, slope, q, c):
+    """Regression: φ' with a jump needs the outer mesh graded toward the smoothed kink as c -> 1.
+
+    The quadrature path (an expression) against the arc-cosine closed form of
+    φ = max(x, αx) = αx + (1-α) relu(x):  E[φφ] = αΣ12 + (1-α)² K,  E[φ'φ'] = α + (1-α)² (π - θ)/2π.
+    """
+    th = math.acos(c)
+    k = q / (2 * math.pi) * (math.sqrt((1 - c) * (1 + c)) + (math.pi - th) * c)
+    ef = slope * c * q + (1 - slope) ** 2 * k
+    ed = slope + (1 - slope) ** 2 * (math.pi - th) / (2 * math.pi)
+    assert abs(float(mf.pair_expectation(expr, q, q, c * q)) - ef) < 1e-13 * q
+    assert abs(float(mf.pair_expectation(expr, q, q, c * q, derivative=True)) - ed) < 1e-12

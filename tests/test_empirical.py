@@ -340,7 +340,7 @@ def test_jacobian_moments_match_the_theory(conv):
     """Mean χ₁^L and variance L(μ₂/μ₁² − 1 − s₁) at the critical point; orthogonal is far more isometric."""
     act, wv, bv = TANH_CRITICAL
     kw = dict(depth=6, seeds=16, device="cpu", alpha=ALPHA)
-    kw.update(dict(conv=True, width=128, spatial=4) if conv else dict(width=512))
+    kw.update(dict(conv=True, width=128, spatial=4) if conv else dict(width=256))
     g = emp.jacobian_spectrum(act, wv, bv, init="gaussian", **kw)
     o = emp.jacobian_spectrum(act, wv, bv, init="orthogonal", **kw)
     for s in (g, o):

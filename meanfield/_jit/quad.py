@@ -40,16 +40,18 @@ TWO_OVER_PI = 0.6366197723675814
 INV_2PI = 0.15915494309189535
 
 
-EBUF = 160  # edges: 15 base + 1 centre + 2 x (<= 60 graded) + kinks
+EBUF = 640  # edges: 15 base + 1 centre + graded points around the centre and around each kink
 NBUF = 4096  # nodes held in the work buffers before a larger array is allocated
 
 
 @njit(cache=True)
-def fill_edges(ebuf, center, a, kinks, shift, scale):
+def fill_edges(ebuf, center, a, kinks, shift, scale, ka=1.0):
     """Write the sorted, de-duplicated panel edges on [-ZMAX, ZMAX] into ``ebuf``; return their count.
 
     ``center``: the graded point; ``a``: the smallest panel width there (no grading when
-    ``a >= 1``); kinks map to z as ``(k - shift) / scale``. No allocation.
+    ``a >= 1``); kinks map to z as ``(k - shift) / scale`` and are graded toward with smallest
+    width ``ka`` when ``0 < ka < 1`` (a kink smoothed over that width: the conditional mean of
+    a kinked φ' in a bivariate integral near c = 1). No allocation.
     """
     n = 0
     for e in BASE_EDGES:
@@ -67,8 +69,16 @@ def fill_edges(ebuf, center, a, kinks, shift, scale):
             w *= 2.0
     if scale > 0.0:
         for i in range(kinks.shape[0]):
-            ebuf[n] = (kinks[i] - shift) / scale
+            kz = (kinks[i] - shift) / scale
+            ebuf[n] = kz
             n += 1
+            if ka > 0.0 and ka < 1.0 and kz > -ZMAX and kz < ZMAX:
+                w = ka
+                while w < 2.0 and n < EBUF - 2:
+                    ebuf[n] = kz - w
+                    ebuf[n + 1] = kz + w
+                    n += 2
+                    w *= 2.0
     for i in range(n):  # clip, then insertion sort (n is small)
         v = ebuf[i]
         if v < -ZMAX:
@@ -89,13 +99,13 @@ def fill_edges(ebuf, center, a, kinks, shift, scale):
 
 
 @njit(cache=True)
-def fill_nodes(center, a, cap, kinks, shift, scale, ebuf, zbuf, wbuf):
+def fill_nodes(center, a, cap, kinks, shift, scale, ebuf, zbuf, wbuf, ka=1.0):
     """Nodes z and weights w (Gaussian density included) of the graded composite rule.
 
     Returns ``(count, z, w)``; ``z``/``w`` are the work buffers unless more than ``NBUF``
     nodes are needed (oscillating activations at large variance), then fresh arrays.
     """
-    ne = fill_edges(ebuf, center, a, kinks, shift, scale)
+    ne = fill_edges(ebuf, center, a, kinks, shift, scale, ka)
     total = 0
     for i in range(ne - 1):
         k = 1
@@ -290,7 +300,12 @@ def expect_pair_c(spec, q1, q2, c, out):
             kz[nk + i] = spec[6][i] * s1 / (c * s2)
     else:
         kz = spec[6]
-    n, zs, ws = fill_nodes(0.0, a, cap, kz, 0.0, s1, ebuf, zbuf, wbuf)
+    # the inner mean of a kinked φ is that kink smoothed over width sd (in u2): in z1 a transition
+    # of width sd / (|c| s2) around each mapped kink, which the outer mesh must grade toward
+    ka = 1.0
+    if sd < 1.0 and ca > 0.0 and nk > 0:
+        ka = sd / ca
+    n, zs, ws = fill_nodes(0.0, a, cap, kz, 0.0, s1, ebuf, zbuf, wbuf, ka)
     zs = zs[:n].copy()
     ws = ws[:n].copy()
     e0 = 0.0

@@ -152,7 +152,7 @@ def plot_phase_diagram(ds, ax=None, *, critical: dict | None = None, slices: Seq
     cb = None
     if colorbar:
         cb = ax.figure.colorbar(mesh, ax=ax, pad=0.02, fraction=0.06, extend="max")
-        cb.set_label(r"$\xi_c$ (layers)", labelpad=1)
+        cb.set_label(r"$\xi_c$ (layers)", labelpad=4)
         cb.ax.tick_params(labelsize=7.5)
     if line is not None:
         ax.legend(loc="upper left", handlelength=1.6, borderaxespad=0.4, labelcolor="black",

@@ -224,6 +224,19 @@ def phi_dphi(spec, x, stack):
 
 
 @njit(cache=True)
+def relu_family_slope(spec):
+    """α for φ = max(x, αx) (relu 0, leaky_relu its slope, linear 1); NaN for other activations."""
+    k = spec[0]
+    if k == K_RELU:
+        return 0.0
+    if k == K_LEAKY_RELU:
+        return spec[1][0]
+    if k == K_LINEAR:
+        return 1.0
+    return math.nan
+
+
+@njit(cache=True)
 def make_stack(spec):
     n = max(spec[2].shape[0], spec[4].shape[0], 1)
     return np.empty(n + 1, dtype=np.float64)

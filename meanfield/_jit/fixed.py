@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .act import K_LEAKY_RELU, K_LINEAR, K_RELU, make_stack, phi_dphi
+from .act import make_stack, phi_dphi, relu_family_slope
 from .quad import expect1, expect_pair_c
 
 OK, NOT_CONVERGED, UNBOUNDED, DEGENERATE, QUAD_FAIL, NO_SOLUTION = 0, 1, 2, 3, 4, 5
@@ -24,15 +24,10 @@ QMIN_DESCENT = 40  # halvings by 4 before q* = 0 is declared (4**-40 ~ 1e-24)
 @njit(cache=True)
 def homogeneous_h(spec):
     """E[φ'(u)²] for the ReLU family / linear (q-independent), else -1."""
-    k = spec[0]
-    if k == K_RELU:
-        return 0.5
-    if k == K_LEAKY_RELU:
-        a = spec[1][0]
-        return 0.5 * (1.0 + a * a)
-    if k == K_LINEAR:
-        return 1.0
-    return -1.0
+    a = relu_family_slope(spec)
+    if a != a:
+        return -1.0
+    return 0.5 * (1.0 + a * a)
 
 
 @njit(cache=True)

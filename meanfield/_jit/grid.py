@@ -102,24 +102,12 @@ def q_panel(q, elo):
 
 
 @njit(cache=True)
-def _clen(c, n, x):
-    b1 = 0.0
-    b2 = 0.0
-    x2 = 2.0 * x
-    for i in range(n - 1, 0, -1):
-        t = c[i] + x2 * b1 - b2
-        b2 = b1
-        b1 = t
-    return c[0] + x * b1 - b2
-
-
-@njit(cache=True)
 def t1_eval(t1, n1, elo, valid, q, f):
     """Table function ``f`` (0 V, 1 D, 2 dV/dq) at q; NaN outside the valid table."""
     k, x = q_panel(q, elo)
     if k >= t1.shape[0] or valid[k] == 0:
         return math.nan
-    return _clen(t1[k, f], n1[k, f], x)
+    return _cheb_n(t1[k, f], n1[k, f], x)
 
 
 @njit(cache=True)

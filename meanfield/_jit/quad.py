@@ -27,7 +27,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .act import (K_ERF, K_LEAKY_RELU, K_LINEAR, K_RELU, make_stack, phi_dphi)
+from .act import K_ERF, make_stack, phi_dphi, relu_family_slope
 
 GL_N = 12
 _gx, _gw = np.polynomial.legendre.leggauss(GL_N)
@@ -190,12 +190,8 @@ def expect1(spec, q, out):
         out[2] = 2.0 * TWO_OVER_PI / ((1.0 + 2.0 * q) * math.sqrt(1.0 + 4.0 * q))
         out[3] = 0.0
         return
-    if kind == K_RELU or kind == K_LEAKY_RELU or kind == K_LINEAR:
-        al = 0.0
-        if kind == K_LEAKY_RELU:
-            al = spec[1][0]
-        elif kind == K_LINEAR:
-            al = 1.0
+    al = relu_family_slope(spec)
+    if al == al:  # ReLU family: closed forms
         h = 0.5 * (1.0 + al * al)
         out[0] = h * q
         out[1] = h
@@ -257,12 +253,8 @@ def expect_pair_c(spec, q1, q2, c, out):
         # (1+2q1)(1+2q2) - 4 s12^2 = 1 + 2q1 + 2q2 + 4 q1 q2 (1 - c)(1 + c)
         out[1] = 2.0 * TWO_OVER_PI / math.sqrt(1.0 + 2.0 * q1 + 2.0 * q2 + 4.0 * q1 * q2 * (1.0 - c) * (1.0 + c))
         return
-    if kind == K_RELU or kind == K_LEAKY_RELU or kind == K_LINEAR:
-        al = 0.0
-        if kind == K_LEAKY_RELU:
-            al = spec[1][0]
-        elif kind == K_LINEAR:
-            al = 1.0
+    al = relu_family_slope(spec)
+    if al == al:  # ReLU family: arc-cosine kernel
         s12 = c * math.sqrt(q1 * q2)
         th = math.acos(c)
         k = math.sqrt(q1 * q2) * INV_2PI * (math.sqrt((1.0 - c) * (1.0 + c)) + (math.pi - th) * c)

@@ -38,8 +38,6 @@ import platform
 import sys
 import time
 
-import numpy as np
-
 
 def _sync(dev):
     import torch
@@ -79,9 +77,10 @@ def time_engine(dev, dtype, *, depth, channels, spatial, kernel, dims, init, sta
 
     kshape = (kernel,) * dims
     ws = []
-    for l in range(8):
-        w, b = emp.draw_layer(0, l, channels, kshape, init, 1.76, 0.05, "uniform")
-        ws.append((w.to(dev, dtype), b.to(dev, dtype)))
+    with emp._BlasThreads(1):
+        for l in range(8):
+            w, b = emp.draw_layer(0, l, channels, kshape, init, 1.76, 0.05, "uniform")
+            ws.append((w.to(dev, dtype), b.to(dev, dtype)))
     B = 6 if probes else 2
     phi, _, _ = emp.torch_activation("tanh")
     N = spatial ** dims

@@ -335,7 +335,8 @@ def torch_activation(act: Any) -> tuple[Callable, Callable, str]:
         "tanh": (torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2),
         "erf": (torch.erf, lambda x: (2.0 / math.sqrt(math.pi)) * torch.exp(-x * x)),
         "relu": (torch.relu, lambda x: (x > 0).to(x.dtype)),
-        "leaky_relu": (lambda x: F.leaky_relu(x, p), lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, p))),
+        "leaky_relu": (lambda x: F.leaky_relu(x, p),
+                       lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, p))),
         "linear": (lambda x: x, lambda x: torch.ones_like(x)),
         "hard_tanh": (lambda x: torch.clamp(x, -1.0, 1.0), lambda x: (x.abs() < 1).to(x.dtype)),
         "sigmoid": (torch.sigmoid, lambda x: torch.sigmoid(x) * (1.0 - torch.sigmoid(x))),
@@ -1246,6 +1247,16 @@ def validate(act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, *,
         summary[f"{name}_threshold"] = thr
         summary[f"{name}_comparisons"] = int(K)
         summary[f"{name}_pass"] = passed
+        if name in ("q", "c", "spatial"):
+            bad = np.abs(np.where(finite, z, 0.0)) >= thr
+            bad = bad.reshape(L + 1, -1).any(axis=1)
+            first = int(np.argmax(bad)) if bad.any() else None
+            summary[f"{name}_first_exceeding_layer"] = first
+            if first is not None and L > A["channels"]:
+                notes.append(f"{name}: deviates beyond the threshold from layer {first} on; at depth comparable to "
+                             f"or beyond the width (depth/channels = {L / A['channels']:.3g}) finite-width "
+                             "corrections accumulate: the mean-field maps are the infinite-width limit at fixed "
+                             "depth")
         ok_all = ok_all and passed
     if S < 2:
         notes.append("one network: no standard error, no z-scores")
@@ -1358,7 +1369,10 @@ class Spectrum:
         standard error, the infinite-width theory (:func:`spectrum_theory`), and
         the deviation in units of the expected error.
     histogram : dict
-        ``edges`` and ``density`` of the pooled eigenvalue density of ``JJᵀ``.
+        Log-spaced ``edges`` (in λ) and ``density`` per decade of the pooled eigenvalues
+        of ``JJᵀ`` (``Σ density · Δlog₁₀λ = 1 − fraction_below``); the lowest 1 % and any
+        eigenvalue below the SVD's resolution ``(64 eps)² λ_max`` are left out and
+        counted in ``fraction_below``.
     summary : dict
         max |z|, threshold, pass flag, notes.
     device : str
@@ -1394,7 +1408,8 @@ class Spectrum:
             "per_network": {k: np.asarray(v).tolist() for k, v in self.moments.items()},
             "eigenvalue_range": [float(np.min(ev)), float(np.max(ev))] if ev.size else [None, None],
             "histogram": {"edges": np.asarray(self.histogram["edges"]).tolist(),
-                          "density": np.asarray(self.histogram["density"]).tolist()},
+                          "density": np.asarray(self.histogram["density"]).tolist(),
+                          "fraction_below": self.histogram.get("fraction_below")},
             "summary": self.summary,
             "device": self.device,
             "seconds": self.seconds,
@@ -1500,7 +1515,8 @@ def _lanczos(matvec, n, steps, probes, gen, dtype, device):
             Q[j + 1] = w / b[:, None]
     thetas, taus = [], []
     for p in range(probes):
-        T = np.diag(alpha[p, :mm].numpy()) + np.diag(beta[p, : mm - 1].numpy(), 1) + np.diag(beta[p, : mm - 1].numpy(), -1)
+        off = beta[p, : mm - 1].numpy()
+        T = np.diag(alpha[p, :mm].numpy()) + np.diag(off, 1) + np.diag(off, -1)
         th, U = np.linalg.eigh(T)
         thetas.append(th)
         taus.append(U[0] ** 2)
@@ -1529,7 +1545,8 @@ def check_spectrum_arguments(*, act: Any = "tanh", weight_var: Any = None, bias_
     if init not in SPECTRUM_INITS:
         raise InvalidArgumentError("init", f"must be one of {', '.join(SPECTRUM_INITS)}, got {init!r}")
     if not conv and init in ("delta-orthogonal", "block-orthogonal"):
-        raise InvalidArgumentError("init", f"{init} is a convolution kernel; use --conv, or orthogonal for dense layers")
+        raise InvalidArgumentError("init", f"{init} is a convolution kernel; use --conv, or orthogonal for "
+                                           "dense layers")
     out["kernel"] = check_int("kernel", kernel, lo=1)
     out["spatial"] = check_int("spatial", spatial, lo=1)
     d = check_int("dims", dims)
@@ -1688,9 +1705,24 @@ def jacobian_spectrum(act: Any = "tanh", weight_var: Any = None, bias_var: Any =
             del net
     ev = np.concatenate(evs)
     wt = np.concatenate(wts)
-    hi = float(np.quantile(ev, 0.995)) if meth == "exact" else float(np.max(ev))
-    hi = max(hi, 1e-300)
-    dens, edges = np.histogram(np.clip(ev, 0.0, hi), bins=bins, range=(0.0, hi), weights=wt, density=True)
+    # log-spaced bins (the spectrum of a deep Gaussian network spans decades): density per decade of λ; the
+    # lowest 1 % (by weight), and anything below the SVD's resolution (64 eps)^2 λ_max, are left out and counted
+    # in "fraction_below"
+    pos = ev[ev > 0]
+    if pos.size:
+        order = np.argsort(ev)
+        cw = np.cumsum(wt[order])
+        lo = float(ev[order][min(np.searchsorted(cw, 1e-2), ev.size - 1)])
+        lo = max(lo, float(pos.min()), float(np.max(ev)) * (64 * np.finfo(np.float64).eps) ** 2)
+        hi = float(np.max(ev))
+        if not hi > lo:
+            lo, hi = lo * 0.5, lo * 2.0
+        edges = np.geomspace(lo, hi, bins + 1)
+        cnt, _ = np.histogram(ev, bins=edges, weights=wt)
+        dens = cnt / np.diff(np.log10(edges))
+        below = float(np.sum(wt[ev < lo]))
+    else:
+        edges, dens, below = np.array([0.0, 1.0]), np.array([0.0]), 1.0
     emp, se, zz, err = {}, {}, {}, {}
     theory = {"mean": th["mean"], "variance": th["variance"], "normalized_variance": th["normalized_variance"]}
     # finite-width allowance: the leading O(L^2/N) correction of the normalised variance, L(L+1)/(2N), exact for
@@ -1726,5 +1758,6 @@ def jacobian_spectrum(act: Any = "tanh", weight_var: Any = None, bias_var: Any =
               "lanczos_probes": probes if meth == "lanczos" else None}
     return Spectrum(params=params, eigenvalues=ev, weights=wt,
                     moments={"mean": np.array(m1s), "variance": np.array(vars_), "normalized_variance": np.array(nvs)},
-                    empirical=emp, stderr=se, theory=theory, z=zz, histogram={"edges": edges, "density": dens},
+                    empirical=emp, stderr=se, theory=theory, z=zz,
+                    histogram={"edges": edges, "density": dens, "fraction_below": below},
                     summary=summary, device=str(dev), seconds=time.perf_counter() - t0)

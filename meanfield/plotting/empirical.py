@@ -186,7 +186,7 @@ def validation_figure(result: Any, title: str | None = None):
 
 
 def plot_spectrum(spectra: Any, ax=None, logy: bool = False) -> dict:
-    """Histogram of the eigenvalues of ``JJᵀ`` (one step curve per result) with the theory moments in the legend.
+    """Histogram of the eigenvalues of ``JJᵀ`` on a log axis (one step curve per result), theory moments in the legend.
 
     Parameters
     ----------
@@ -213,8 +213,9 @@ def plot_spectrum(spectra: Any, ax=None, logy: bool = False) -> dict:
         h, = ax.step(e, np.concatenate([dens, dens[-1:]]), where="post", color=col, lw=1.2, label=lab)
         m = ax.axvline(s.theory["mean"], color=col, ls=":", lw=1.0)
         out[s.params["init"]] = {"histogram": h, "mean": m}
-    ax.set_xlabel(r"eigenvalue of $JJ^\top$")
-    ax.set_ylabel("density")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"eigenvalue $\lambda$ of $JJ^\top$")
+    ax.set_ylabel(r"density per decade of $\lambda$")
     if logy:
         ax.set_yscale("log")
     return out
@@ -230,8 +231,8 @@ def spectrum_figure(spectra: Any, title: str | None = None):
         spectra = [spectra]
     with paper_style():
         fig, ax = plt.subplots(figsize=(5.0, 3.2), layout="constrained")
-        plot_spectrum(spectra, ax=ax, logy=True)
-        ax.legend(loc="upper right", fontsize="x-small")
+        plot_spectrum(spectra, ax=ax)
+        ax.legend(loc="upper left", fontsize="x-small")
         p = spectra[0].params
         net = (f"conv k={p['kernel']} n={p['spatial']}" if p["conv"] else "dense")
         ax.set_title(title or (f"{p['act']}  $\\sigma_w^2$={p['weight_var']:.4g}  $\\sigma_b^2$={p['bias_var']:.4g}  "

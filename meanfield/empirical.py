@@ -227,11 +227,6 @@ def _resolve_dtype(dtype: Any):
     return table[name]
 
 
-def _unit_roundoff(tdtype) -> float:
-    torch = _torch()
-    return 2.0 ** -24 if tdtype == torch.float32 else 2.0 ** -53
-
-
 class _NoTF32:
     """Disable TF32 convolutions/matmuls on CUDA for the duration of a run (they carry a 10-bit mantissa)."""
 

@@ -156,6 +156,17 @@ def make_profile(variance: str = "uniform", kernel: int | None = None, dims: int
     return v
 
 
+def _resolve_profile(profile: Any, variance: Any, kernel: Any, dims: Any, taps: Any) -> tuple[np.ndarray, str]:
+    """The variance profile array and its kind label, from an explicit array or a named kind."""
+    if profile is not None:
+        v = _as_profile(profile)
+        if dims is not None and _check_dims(dims) != v.ndim:
+            raise InvalidArgumentError("dims", f"is {dims} but the profile is {v.ndim}-D")
+        return v, "custom"
+    v = make_profile(variance, kernel, dims, taps)
+    return v, "custom" if (variance is None and taps is not None) else (variance or "uniform")
+
+
 def _as_profile(profile: Any) -> np.ndarray:
     """Validate a profile array (1-D or 2-D); normalise with a warning if needed."""
     if isinstance(profile, str):
@@ -515,14 +526,7 @@ def mode_depth_scales(act: Any = "tanh", weight_var: Any = None, bias_var: Any =
     ----------
     Xiao et al. 2018, arXiv:1806.05393, §3; Schoenholz et al. 2017, arXiv:1611.01232.
     """
-    if profile is not None:
-        v = _as_profile(profile)
-        if dims is not None and _check_dims(dims) != v.ndim:
-            raise InvalidArgumentError("dims", f"is {dims} but the profile is {v.ndim}-D")
-        kind = "custom"
-    else:
-        v = make_profile(variance, kernel, dims, taps)
-        kind = "custom" if (variance is None and taps is not None) else (variance or "uniform")
+    v, kind = _resolve_profile(profile, variance, kernel, dims, taps)
     n = check_int("spatial", spatial, lo=1)
     d = v.ndim
     wv, bv, _ = resolve_variances(act, weight_var, bias_var)
@@ -1186,14 +1190,7 @@ def propagate(act: Any = "tanh", weight_var: Any = None, bias_var: Any = None, *
 
     from .plotting.style import provenance
 
-    if profile is not None:
-        v = _as_profile(profile)
-        if dims is not None and _check_dims(dims) != v.ndim:
-            raise InvalidArgumentError("dims", f"is {dims} but the profile is {v.ndim}-D")
-        kind = "custom"
-    else:
-        v = make_profile(variance, kernel, dims, taps)
-        kind = "custom" if (variance is None and taps is not None) else (variance or "uniform")
+    v, kind = _resolve_profile(profile, variance, kernel, dims, taps)
     d = v.ndim
     L = check_int("depth", depth, lo=0)
     if method not in ("auto", "full", "translation-invariant"):

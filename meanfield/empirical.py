@@ -160,6 +160,14 @@ class TorchMissingError(ImportError):
     """PyTorch is not installed; ``pip install 'meanfield[torch]'``."""
 
 
+
+def _check_dims12(dims: Any) -> int:
+    """Spatial dimensionality of a run: 1 or 2."""
+    d = check_int("dims", dims)
+    if d not in (1, 2):
+        raise InvalidArgumentError("dims", f"must be 1 or 2, got {d}")
+    return d
+
 def _torch():
     try:
         import torch
@@ -757,10 +765,7 @@ def check_run_arguments(*, act: Any = "tanh", weight_var: Any = None, bias_var: 
     out["channels"] = check_int("channels", channels, lo=1)
     out["spatial"] = check_int("spatial", spatial, lo=2)
     out["kernel"] = check_int("kernel", kernel, lo=1)
-    d = check_int("dims", dims)
-    if d not in (1, 2):
-        raise InvalidArgumentError("dims", f"must be 1 or 2, got {d}")
-    out["dims"] = d
+    out["dims"] = d = _check_dims12(dims)
     out["seeds"] = check_int("seeds", seeds, lo=1)
     out["seed"] = check_int("seed", seed, lo=0)
     if init not in INITS:
@@ -1544,10 +1549,7 @@ def check_spectrum_arguments(*, act: Any = "tanh", weight_var: Any = None, bias_
                                            "dense layers")
     out["kernel"] = check_int("kernel", kernel, lo=1)
     out["spatial"] = check_int("spatial", spatial, lo=1)
-    d = check_int("dims", dims)
-    if d not in (1, 2):
-        raise InvalidArgumentError("dims", f"must be 1 or 2, got {d}")
-    out["dims"] = d
+    out["dims"] = d = _check_dims12(dims)
     out["seeds"] = check_int("seeds", seeds, lo=1)
     out["seed"] = check_int("seed", seed, lo=0)
     if method not in ("auto", "exact", "lanczos"):

@@ -53,3 +53,11 @@ def test_critical_line_is_finite_or_flagged(act, b):
         assert math.isfinite(cp.weight_var) and cp.weight_var > 0
     else:
         assert cp.message
+
+
+def test_oscillating_unbounded_expression_is_flagged_quickly():
+    """Regression: an oscillating activation that grows without bound once drove the q* search
+    to q ~ 1e16, where the capped mesh asked for billions of nodes (gigabytes, a hang)."""
+    for expr in ("sin(x) + 0.5*x", "x + cos(x)"):
+        p = mf.point(expr, 16.0, 1.0)
+        assert p.phase == "unbounded" and p.q_star is None

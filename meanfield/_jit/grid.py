@@ -58,15 +58,7 @@ MARGIN_CHI = 1e-12
 @njit(cache=True)
 def cheb(coef, x):
     """Σ_k coef[k] T_k(x) (Clenshaw)."""
-    n = coef.shape[0]
-    b1 = 0.0
-    b2 = 0.0
-    x2 = 2.0 * x
-    for k in range(n - 1, 0, -1):
-        t = coef[k] + x2 * b1 - b2
-        b2 = b1
-        b1 = t
-    return coef[0] + x * b1 - b2
+    return _cheb_n(coef, coef.shape[0], x)
 
 
 @njit(cache=True)

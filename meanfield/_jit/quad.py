@@ -42,6 +42,7 @@ INV_2PI = 0.15915494309189535
 
 EBUF = 640  # edges: 15 base + 1 centre + graded points around the centre and around each kink
 NBUF = 4096  # nodes held in the work buffers before a larger array is allocated
+NODE_LIMIT = 1 << 20  # beyond this a rule is refused (count -1): capped meshes at huge q only
 
 
 @njit(cache=True)
@@ -114,6 +115,10 @@ def fill_nodes(center, a, cap, kinks, shift, scale, ebuf, zbuf, wbuf, ka=1.0):
         total += k * GL_N
     zs = zbuf
     ws = wbuf
+    if total > NODE_LIMIT:
+        # an oscillating activation at a huge variance: refuse rather than allocate gigabytes;
+        # callers report the expectation as unreliable
+        return -1, zs, ws
     if total > zbuf.shape[0]:
         zs = np.empty(total, dtype=np.float64)
         ws = np.empty(total, dtype=np.float64)
@@ -163,6 +168,8 @@ def _inner(spec, m, sd, stack, work):
     if sd <= 0.0:
         return phi_dphi(spec, m, stack)
     n, zs, ws = fill_nodes(-m / sd, 1.0 / sd, spec[1][3] / sd, spec[6], m, sd, work[0], work[3], work[4])
+    if n < 0:
+        return math.nan, math.nan
     s0 = 0.0
     s1 = 0.0
     for i in range(n):
@@ -209,6 +216,11 @@ def expect1(spec, q, out):
     s = math.sqrt(q)
     ebuf, zbuf, wbuf = make_work()
     n, zs, ws = fill_nodes(0.0, 1.0 / s, spec[1][3] / s, spec[6], 0.0, s, ebuf, zbuf, wbuf)
+    if n < 0:
+        for i in range(4):
+            out[i] = math.nan
+        out[4] = 1.0
+        return
     v = 0.0
     dd = 0.0
     st = 0.0
@@ -298,6 +310,10 @@ def expect_pair_c(spec, q1, q2, c, out):
     if sd < 1.0 and ca > 0.0 and nk > 0:
         ka = sd / ca
     n, zs, ws = fill_nodes(0.0, a, cap, kz, 0.0, s1, ebuf, zbuf, wbuf, ka)
+    if n < 0:
+        out[0] = math.nan
+        out[1] = math.nan
+        return
     zs = zs[:n].copy()
     ws = ws[:n].copy()
     e0 = 0.0
@@ -334,6 +350,8 @@ def expect_dphi_power(spec, q, p):
     s = math.sqrt(q)
     ebuf, zbuf, wbuf = make_work()
     n, zs, ws = fill_nodes(0.0, 1.0 / s, spec[1][3] / s, spec[6], 0.0, s, ebuf, zbuf, wbuf)
+    if n < 0:
+        return math.nan
     acc = 0.0
     for i in range(n):
         f, d = phi_dphi(spec, s * zs[i], stack)

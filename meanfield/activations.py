@@ -209,9 +209,7 @@ def get_activation(act: "str | Activation | Callable", **params: Any) -> Activat
             raise InvalidArgumentError("act", f"parameter of {key!r} must be finite")
         if key == "elu" and value < 0:
             raise InvalidArgumentError("act", "elu alpha must be >= 0")
-        label = key if entry.param_name is None or (not ptext and not params) else f"{key}:{value:g}"
-        if entry.param_name is not None and not ptext and not params:
-            label = key
+        label = key if (not ptext and not params) else f"{key}:{value:g}"
         return Activation(label, entry.kind, value, None, entry.kinks, entry.panel_cap, entry.homogeneous,
                           entry.closed_form, entry.description, _spec(entry.kind, value, entry.panel_cap, entry.kinks))
     if params:
@@ -627,9 +625,7 @@ def _contains(n, ops) -> bool:
 
 
 def _from_tree(tree, label: str) -> Activation:
-    if not _contains(tree, ()) and tree[0] == "c":
-        raise InvalidArgumentError("act", f"expression {label!r} does not depend on x")
-    if not _contains(tree, ()) and tree[0] != "x" and not _mentions_x(tree):
+    if not _mentions_x(tree):
         raise InvalidArgumentError("act", f"expression {label!r} does not depend on x")
     dtree = _simplify(_d(tree))
     prog, consts = _compile(tree)
